@@ -1,0 +1,127 @@
+"""The ``flask leaderboard`` commands: migrate, rebuild, verify, status and failed jobs."""
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from rq.registry import FailedJobRegistry
+
+from leaderboard import database
+from leaderboard.rebuild import rebuild as rebuild_board
+from leaderboard.verify import verify as verify_board
+
+leaderboard_cli = AppGroup("leaderboard", help="Operate the leaderboard service.")
+failed_cli = AppGroup("failed", help="Inspect and replay award jobs in RQ's failed job registry.")
+leaderboard_cli.add_command(failed_cli)
+
+
+def _repository():
+    return current_app.extensions["repository"]
+
+
+def _award_queue():
+    return current_app.extensions["award_queue"]
+
+
+@leaderboard_cli.command("migrate")
+def migrate_command():
+    """Apply pending database migrations (safe to run repeatedly)."""
+    applied = database.migrate(current_app.extensions["database"])
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        click.echo("database schema is up to date")
+
+
+@leaderboard_cli.command("rebuild")
+@click.option(
+    "--from-log",
+    is_flag=True,
+    help="First recompute leaderboard_scores from point_transactions, then rebuild Redis from it.",
+)
+def rebuild_command(from_log):
+    """Rebuild the Redis board and usernames from the database and the queued awards."""
+    report = rebuild_board(_repository(), _award_queue(), from_log=from_log)
+    if report.scores_rewritten is not None:
+        click.echo(f"rewrote leaderboard_scores from the log: {report.scores_rewritten} user(s)")
+    click.echo(
+        f"rebuilt board: {report.members} member(s), {report.users} username(s), "
+        f"{report.pending_awards} queued award(s) not yet in the database counted on top, "
+        f"{report.journaled_awards} award(s) received during the rebuild, "
+        f"in {report.seconds:.2f}s"
+    )
+
+
+@leaderboard_cli.command("verify")
+def verify_command():
+    """Compare Redis, leaderboard_scores and the log; exit 1 on any drift."""
+    report = verify_board(_repository(), _award_queue())
+    for drift in report.drifts:
+        click.echo(
+            f"drift: user {drift.user_id}: redis={drift.redis_score} "
+            f"expected redis={drift.expected_redis_score} "
+            f"leaderboard_scores={drift.table_score} point_transactions={drift.log_score}"
+        )
+    click.echo(
+        f"checked {report.users_checked} user(s), {report.pending_awards} award(s) still queued, "
+        f"{len(report.drifts)} with drift"
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+@leaderboard_cli.command("status")
+def status_command():
+    """Print the outbox, queue and failed job counts."""
+    queue = _award_queue().queue
+    click.echo(f"outbox: {_repository().outbox_length()} award(s) waiting for the worker")
+    click.echo(f"queue {queue.name}: {queue.count} job(s) queued")
+    click.echo(f"scheduled retries: {queue.scheduled_job_registry.count}")
+    click.echo(f"running: {queue.started_job_registry.count}")
+    click.echo(f"failed: {queue.failed_job_registry.count}")
+
+
+def _failed_registry():
+    return FailedJobRegistry(queue=_award_queue().queue)
+
+
+@failed_cli.command("list")
+def failed_list_command():
+    """List each award held by a failed job, with its error and attempts."""
+    award_queue = _award_queue()
+    registry = _failed_registry()
+    jobs = [job for job in award_queue.award_jobs() if job.id in set(registry.get_job_ids())]
+    retries = len(award_queue.retry_intervals)
+    count = 0
+    for job in jobs:
+        error = (job.exc_info or "").strip().splitlines()
+        attempts = retries - (job.retries_left or 0) + 1
+        for award in award_queue.job_awards(job):
+            count += 1
+            click.echo(
+                f"job {job.id}: user {award.user_id} points {award.points} source {award.source!r} "
+                f"transaction {award.transaction_id} attempts {attempts} "
+                f"error {error[-1] if error else 'unknown'!r}"
+            )
+    click.echo(f"{count} failed award(s) in {len(jobs)} job(s)")
+
+
+@failed_cli.command("requeue")
+@click.argument("job_ids", nargs=-1)
+@click.option("--all", "requeue_all", is_flag=True, help="Requeue every failed award job.")
+def failed_requeue_command(job_ids, requeue_all):
+    """Move failed award jobs back to the queue; their awards are recorded once."""
+    registry = _failed_registry()
+    if requeue_all:
+        job_ids = registry.get_job_ids()
+    elif not job_ids:
+        raise click.UsageError("name the job ids to requeue, or pass --all")
+    for job_id in job_ids:
+        registry.requeue(job_id)
+        click.echo(f"requeued job {job_id}")
+    click.echo(f"requeued {len(job_ids)} job(s)")
+
+
+def init_app(app):
+    app.cli.add_command(leaderboard_cli)

@@ -1,0 +1,132 @@
+"""Marshmallow schemas for every request input and response body."""
+
+import re
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+
+from leaderboard.awards import MAX_SAFE_INTEGER
+
+MAX_ABS_POINTS = 1_000_000_000
+MAX_PAGE_LIMIT = 1000
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class StrictInteger(fields.Integer):
+    """An integer that must arrive as a JSON integer: no bool, float or numeric string."""
+
+    default_error_messages = {
+        "invalid": "Must be a JSON integer, for example 42 (not a string, float, boolean, NaN or Infinity)."
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return value
+
+
+class QueryInteger(fields.Integer):
+    """An integer read from a query string or a path segment: decimal digits only."""
+
+    default_error_messages = {"invalid": "Must be a whole number written in decimal digits, for example 10."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,20}", value):
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class Username(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        username = super()._deserialize(value, attr, data, **kwargs)
+        if CONTROL_CHARACTERS.search(username):
+            raise ValidationError("Must not contain control characters such as newlines or tabs.")
+        if not username.strip():
+            raise ValidationError("Must contain a character other than white space.")
+        return username
+
+
+def user_id_field(**kwargs):
+    return kwargs.pop("field_class", StrictInteger)(
+        validate=validate.Range(
+            min=1,
+            max=MAX_SAFE_INTEGER,
+            error="Must be a user id from {min} to {max}.",
+        ),
+        **kwargs,
+    )
+
+
+class AwardRequestSchema(Schema):
+    user_id = user_id_field(required=True)
+    points = StrictInteger(
+        required=True,
+        validate=validate.Range(
+            min=-MAX_ABS_POINTS,
+            max=MAX_ABS_POINTS,
+            error="Must be between {min} and {max}; negative points are corrections.",
+        ),
+    )
+    source = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64, error="Must be 1 to 64 characters long."),
+    )
+
+    @validates("points")
+    def validate_nonzero(self, value, **kwargs):
+        if value == 0:
+            raise ValidationError("Must not be 0; send a positive award or a negative correction.")
+
+
+class UserPathSchema(Schema):
+    user_id = user_id_field(required=True, field_class=QueryInteger)
+
+
+class UserRequestSchema(Schema):
+    username = Username(
+        required=True,
+        validate=validate.Length(min=1, max=64, error="Must be 1 to 64 characters long."),
+    )
+
+
+class BoardQuerySchema(Schema):
+    class Meta:
+        # Unknown query parameters, such as a cache buster, are ignored rather than rejected.
+        unknown = EXCLUDE
+
+    limit = QueryInteger(
+        load_default=100,
+        validate=validate.Range(min=1, max=MAX_PAGE_LIMIT, error="Must be from {min} to {max}."),
+    )
+    offset = QueryInteger(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_SAFE_INTEGER, error="Must be {min} or more."),
+    )
+
+
+class UserSchema(Schema):
+    user_id = fields.Integer(attribute="id")
+    username = fields.String()
+    created_at = fields.DateTime(format="iso")
+
+
+class StandingSchema(Schema):
+    rank = fields.Integer(allow_none=True)
+    user_id = fields.Integer()
+    username = fields.String()
+    score = fields.Integer()
+
+
+class BoardPageSchema(Schema):
+    entries = fields.List(fields.Nested(StandingSchema))
+    limit = fields.Integer()
+    offset = fields.Integer()
+    total = fields.Integer()
+
+
+class AwardResponseSchema(Schema):
+    transaction_id = fields.String()
+    user_id = fields.Integer()
+    points = fields.Integer()
+    source = fields.String()
+    score = fields.Integer()
+    rank = fields.Integer()

@@ -1,0 +1,1 @@
+"""The RQ worker of the leaderboard service and the jobs it runs."""
