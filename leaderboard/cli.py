@@ -95,7 +95,8 @@ def failed_list_command():
     retries = len(award_queue.retry_intervals)
     count = 0
     for job in jobs:
-        error = (job.exc_info or "").strip().splitlines()
+        result = job.latest_result()
+        error = ((result.exc_string if result else None) or "").strip().splitlines()
         attempts = retries - (job.retries_left or 0) + 1
         for award in award_queue.job_awards(job):
             count += 1

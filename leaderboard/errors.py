@@ -122,7 +122,12 @@ def init_app(app):
     @app.errorhandler(HTTPException)
     def handle_http_exception(error):
         code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(error.code, code, error.description)
+        response = error_response(error.code, code, error.description)
+        # Keep the headers that the exception sets, such as Allow on a 405, but not its HTML Content-Type.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
