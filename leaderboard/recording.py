@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 def record_awards(awards):
-    """Record a list of awards in one transaction and return how many were new.
+    """Record a list of awards in one transaction; return the transaction ids inserted.
 
     A transaction id (or idempotency key) that the log already holds is skipped, so a
     job that runs twice records its awards once. Totals are added in SQL
@@ -19,7 +19,7 @@ def record_awards(awards):
     back from Python, so concurrent workers lose no update.
     """
     if not awards:
-        return 0
+        return set()
     recorded_at = utc_now()
     rows = [
         {
@@ -37,12 +37,12 @@ def record_awards(awards):
         inserted = list(
             PointTransaction.insert_many(rows)
             .on_conflict_ignore()
-            .returning(PointTransaction.user, PointTransaction.points)
+            .returning(PointTransaction.transaction_id, PointTransaction.user, PointTransaction.points)
             .tuples()
             .execute()
         )
         points_by_user = collections.Counter()
-        for user_id, points in inserted:
+        for _, user_id, points in inserted:
             points_by_user[user_id] += points
         if points_by_user:
             totals = [
@@ -60,7 +60,6 @@ def record_awards(awards):
                 )
                 .execute()
             )
-    recorded = len(inserted)
-    if recorded < len(awards):
-        log.info("%d of %d awards were already recorded and were skipped", len(awards) - recorded, len(awards))
-    return recorded
+    if len(inserted) < len(awards):
+        log.info("%d of %d awards were already recorded and were skipped", len(awards) - len(inserted), len(awards))
+    return {str(transaction_id) for transaction_id, _, _ in inserted}

@@ -65,6 +65,7 @@ class LeaderboardRepository:
         self._top_script = self._load_script("top.lua")
         self._rank_script = self._load_script("rank.lua")
         self._finish_rebuild_script = self._load_script("finish_rebuild.lua")
+        self._reverse_award_script = self._load_script("reverse_award.lua")
 
     def _load_script(self, name):
         return self.redis.register_script((LUA_DIR / name).read_text())
@@ -149,6 +150,14 @@ class LeaderboardRepository:
         if status == "conflict":
             raise IdempotencyKeyReused(award.idempotency_key)
         raise RuntimeError(f"award.lua returned an unknown status {status!r}")
+
+    def reverse_award(self, award, marker_ttl_seconds=30 * 24 * 3600):
+        """Take an award's points back from the board once; return True if this call did it."""
+        reversed_now = self._reverse_award_script(
+            keys=[self.board_key, self.key("reversed", award.transaction_id)],
+            args=[encode_member(award.user_id), award.points, marker_ttl_seconds],
+        )
+        return bool(reversed_now)
 
     # Reads
 

@@ -22,7 +22,7 @@ def score_of(user_id):
 
 def test_batch_writes_log_and_totals(users):
     awards = [Award.new(1, 10, "a"), Award.new(2, 5, "b"), Award.new(1, -3, "c")]
-    assert record_awards(awards) == 3
+    assert record_awards(awards) == {award.transaction_id for award in awards}
     assert PointTransaction.select().count() == 3
     assert score_of(1) == 7
     assert score_of(2) == 5
@@ -40,7 +40,7 @@ def test_log_row_keeps_award_fields(users):
 def test_repeated_batch_records_once(users):
     awards = [Award.new(1, 10, "a"), Award.new(2, 5, "b")]
     record_awards(awards)
-    assert record_awards(awards) == 0
+    assert record_awards(awards) == set()
     assert PointTransaction.select().count() == 2
     assert score_of(1) == 10
 
@@ -48,13 +48,14 @@ def test_repeated_batch_records_once(users):
 def test_partly_recorded_batch_adds_rest(users):
     first = Award.new(1, 10, "a")
     record_awards([first])
-    assert record_awards([first, Award.new(1, 4, "b")]) == 1
+    second = Award.new(1, 4, "b")
+    assert record_awards([first, second]) == {second.transaction_id}
     assert score_of(1) == 14
 
 
 def test_idempotency_key_unique_in_log(users):
     record_awards([Award.new(1, 10, "a", idempotency_key="same")])
-    assert record_awards([Award.new(1, 10, "a", idempotency_key="same")]) == 0
+    assert record_awards([Award.new(1, 10, "a", idempotency_key="same")]) == set()
     assert score_of(1) == 10
 
 
@@ -73,3 +74,19 @@ def test_single_bad_award_raises(users):
     with pytest.raises(Exception) as raised:
         record_award_batch([Award.new(77, 5, "c").to_record()])
     assert "foreign key" in str(raised.value).lower()
+
+
+def test_expired_key_reuse_is_reversed(users, repository):
+    """A key reused after Redis forgot it: Redis counts the award, the log refuses it, the job takes it back."""
+    repository.set_username(1, "user1")
+    first = Award.new(1, 10, "a", idempotency_key="order-7")
+    repository.award(first, fingerprint="f")
+    record_award_batch([first.to_record()])
+    repository.redis.delete(repository.idempotency_key("order-7"))
+    again = Award.new(1, 10, "a", idempotency_key="order-7")
+    assert repository.award(again, fingerprint="f").score == 20
+    assert record_award_batch([again.to_record()]) == 0
+    assert repository.standing(1).score == 10
+    record_award_batch([again.to_record()])
+    assert repository.standing(1).score == 10
+    assert score_of(1) == 10
