@@ -21,9 +21,12 @@ def init_app(app):
         return
 
     import rq_dashboard
+    from rq_dashboard.web import setup_rq_connection
 
     # rq-dashboard reads the same URL, so it shows the Redis database the service uses.
-    app.config["RQ_DASHBOARD_REDIS_URL"] = app.config["REDIS_URL"]
+    app.config.from_object(rq_dashboard.default_settings)
+    app.config["RQ_DASHBOARD_REDIS_URL"] = [app.config["REDIS_URL"]]
+    setup_rq_connection(app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
 
     @app.before_request
