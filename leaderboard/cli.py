@@ -5,6 +5,7 @@ import sys
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.registry import FailedJobRegistry
 
 from leaderboard import database
@@ -119,7 +120,12 @@ def failed_requeue_command(job_ids, requeue_all):
     elif not job_ids:
         raise click.UsageError("name the job ids to requeue, or pass --all")
     for job_id in job_ids:
-        registry.requeue(job_id)
+        try:
+            registry.requeue(job_id)
+        except (InvalidJobOperation, NoSuchJobError):
+            raise click.ClickException(
+                f"job {job_id} is not in the failed job registry; list them with 'flask leaderboard failed list'"
+            ) from None
         click.echo(f"requeued job {job_id}")
     click.echo(f"requeued {len(job_ids)} job(s)")
 

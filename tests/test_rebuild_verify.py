@@ -125,3 +125,14 @@ def test_cli_migrate_is_idempotent(runner):
     result = runner.invoke(args=["leaderboard", "migrate"])
     assert result.exit_code == 0
     assert "up to date" in result.output
+
+
+def test_cli_requeue_unknown_job(runner):
+    result = runner.invoke(args=["leaderboard", "failed", "requeue", "no-such-job"])
+    assert result.exit_code == 1
+    assert "is not in the failed job registry" in result.output
+
+
+def test_cli_requeue_needs_ids(runner):
+    result = runner.invoke(args=["leaderboard", "failed", "requeue"])
+    assert result.exit_code == 2
