@@ -5,7 +5,7 @@ import json
 import logging
 
 from leaderboard.awards import Award
-from leaderboard.errors import InvalidRequest
+from leaderboard.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +18,12 @@ def read_idempotency_key(headers):
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise InvalidRequest(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters; "
-            "send for example a UUID.",
-            {"Idempotency-Key": ["Must be 1 to 255 printable ASCII characters."]},
+        raise ValidationFailed(
+            {
+                "Idempotency-Key": [
+                    f"Must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters, for example a UUID."
+                ]
+            }
         )
     return key
 

@@ -9,7 +9,7 @@ import logging
 import peewee
 import redis
 from flask import jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,15 @@ def init_app(app):
     @app.errorhandler(LeaderboardError)
     def handle_leaderboard_error(error):
         return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def handle_too_large(error):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return error_response(
+            413,
+            "request_entity_too_large",
+            f"The request body is larger than {limit} bytes; send a smaller body.",
+        )
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error):

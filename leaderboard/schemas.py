@@ -8,7 +8,8 @@ from leaderboard.awards import MAX_SAFE_INTEGER
 
 MAX_ABS_POINTS = 1_000_000_000
 MAX_PAGE_LIMIT = 1000
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# The C0 controls, DEL and the C1 controls (U+0080 to U+009F, NEL among them).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class StrictInteger(fields.Integer):
@@ -35,7 +36,25 @@ class QueryInteger(fields.Integer):
         return int(value)
 
 
-class Username(fields.String):
+class Text(fields.String):
+    """A string that encodes as UTF-8, so the database drivers can store it.
+
+    JSON allows an unpaired surrogate escape such as "\\ud800". Python decodes it into a
+    string that sqlite3 and psycopg2 reject with UnicodeEncodeError.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "Must be valid Unicode text, without unpaired surrogate escapes such as \\ud800."
+            ) from None
+        return text
+
+
+class Username(Text):
     def _deserialize(self, value, attr, data, **kwargs):
         username = super()._deserialize(value, attr, data, **kwargs)
         if CONTROL_CHARACTERS.search(username):
@@ -66,7 +85,7 @@ class AwardRequestSchema(Schema):
             error="Must be between {min} and {max}; negative points are corrections.",
         ),
     )
-    source = fields.String(
+    source = Text(
         required=True,
         validate=validate.Length(min=1, max=64, error="Must be 1 to 64 characters long."),
     )

@@ -29,7 +29,7 @@ def error_of(response):
 
 
 def redis_snapshot(connection):
-    """Return {key: (type, contents)} for every key of the connection's Redis database.
+    """Return {key: (type, contents, expires)} for every key of the connection's Redis database.
 
     Contents are read with the command that fits the type, so two snapshots compare equal
     only when no key was added, removed, retyped or changed. Whether a key expires is part

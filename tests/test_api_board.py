@@ -256,7 +256,7 @@ def test_board_query_out_of_range(client, query, field):
     assert set(error_of(response)["fields"]) == {field}
 
 
-def test_board_leaves_out_pointless_users(client):
+def test_board_omits_users_without_points(client):
     register(client, 1, 2)
     award(client, 1, 10)
 
@@ -351,7 +351,7 @@ def test_standing_of_ranked_user(client):
     assert response.get_json() == {"user_id": 1, "username": "user-1", "rank": 2, "score": 10}
 
 
-def test_pointless_user_has_null_rank(client):
+def test_user_without_points_has_null_rank(client):
     register(client, 1, 2)
     award(client, 2, 20)
 
@@ -394,3 +394,27 @@ def test_zero_total_after_correction_stays_ranked(client):
     assert body["score"] == 0
     assert body["rank"] == 1
     assert standing_of(client, 1) == {"user_id": 1, "username": "user-1", "rank": 1, "score": 0}
+
+
+def test_large_user_ids_on_board(client):
+    # The board script decodes each id from its member bytes and derives the username key from it.
+    user_ids = [MAX_SAFE_INTEGER, 2**40 + 7, 12_345_678_901]
+    register(client, *user_ids)
+    award_all(client, {MAX_SAFE_INTEGER: 30, 2**40 + 7: 20, 12_345_678_901: 10})
+
+    entries = client.get("/api/leaderboard").get_json()["entries"]
+
+    assert [entry["user_id"] for entry in entries] == user_ids
+    assert [entry["username"] for entry in entries] == [f"user-{user_id}" for user_id in user_ids]
+    assert standing_of(client, MAX_SAFE_INTEGER)["rank"] == 1
+
+
+def test_board_offset_far_beyond_total(client):
+    register(client, 1)
+    award(client, 1, 10)
+
+    response = client.get(f"/api/leaderboard?offset={MAX_SAFE_INTEGER}&limit=1000")
+
+    assert response.status_code == 200
+    assert response.get_json()["entries"] == []
+    assert response.get_json()["total"] == 1

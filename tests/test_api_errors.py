@@ -1,10 +1,15 @@
 """API tests of the error responses: one JSON shape, and the 400, 404, 405, 413 and 415 statuses."""
 
+import http.client
 import json
+import subprocess
+import sys
 
 import pytest
+import redis
 
 from tests.helpers import award, error_of, post_raw, put_user
+from tests.servers import REPO_ROOT, ServiceProcess, free_port, service_env, wait_for_http
 
 AWARD_PATH = "/api/leaderboard/award"
 AWARD_BODY = {"user_id": 1, "points": 5, "source": "test"}
@@ -16,21 +21,25 @@ def registered(client):
     return client
 
 
-# Each request gets the status in its id; the `registered` fixture has made user 1.
+# Requests made after the `registered` fixture has made user 1, with the status each must get.
 ERROR_REQUESTS = [
     pytest.param("get", "/api/nowhere", {}, 404, id="404-unknown-route"),
     pytest.param("get", "/", {}, 404, id="404-root"),
     pytest.param("get", "/api/users/2", {}, 404, id="404-unknown-user"),
     pytest.param("get", "/api/leaderboard/user/2", {}, 404, id="404-unknown-standing"),
-    pytest.param("post", AWARD_PATH, {"json": {**AWARD_BODY, "user_id": 2}}, 404, id="404-award-unknown-user"),
+    pytest.param(
+        "post", AWARD_PATH, {"json": {**AWARD_BODY, "user_id": 2}}, 404, id="404-award-unknown-user"
+    ),
     pytest.param("delete", "/api/users/1", {}, 405, id="405-delete-user"),
     pytest.param("get", AWARD_PATH, {}, 405, id="405-get-award"),
     pytest.param("post", "/api/leaderboard", {"json": AWARD_BODY}, 405, id="405-post-board"),
     pytest.param("post", "/api/users/1", {"json": {"username": "x"}}, 405, id="405-post-user"),
     pytest.param("put", "/api/users/2", {"json": {"username": "alice"}}, 409, id="409-username-taken"),
     pytest.param("post", AWARD_PATH, {"data": "{}", "content_type": "text/plain"}, 415, id="415-text-plain"),
-    pytest.param("post", AWARD_PATH, {"data": ""}, 400, id="400-empty"),
-    pytest.param("post", AWARD_PATH, {"data": "x" * 20000, "content_type": "application/json"}, 413, id="413-oversized"),
+    pytest.param("post", AWARD_PATH, {"data": "", "content_type": "application/json"}, 400, id="400-empty"),
+    pytest.param(
+        "post", AWARD_PATH, {"data": "x" * 20000, "content_type": "application/json"}, 413, id="413-oversized"
+    ),
     pytest.param("post", AWARD_PATH, {"json": {**AWARD_BODY, "points": "5"}}, 422, id="422-award-field"),
     pytest.param("get", "/api/leaderboard?limit=0", {}, 422, id="422-query"),
     pytest.param("get", "/api/users/abc", {}, 422, id="422-path"),
@@ -39,9 +48,6 @@ ERROR_REQUESTS = [
 
 @pytest.mark.parametrize("method, path, options, status", ERROR_REQUESTS)
 def test_error_is_one_json_shape(registered, method, path, options, status):
-    if "data" in options and "content_type" not in options:
-        options = {**options, "content_type": "application/json"}
-
     response = getattr(registered, method)(path, **options)
 
     assert response.status_code == status
@@ -57,9 +63,6 @@ def test_error_is_one_json_shape(registered, method, path, options, status):
 
 @pytest.mark.parametrize("method, path, options, status", ERROR_REQUESTS)
 def test_fields_only_on_validation_errors(registered, method, path, options, status):
-    if "data" in options and "content_type" not in options:
-        options = {**options, "content_type": "application/json"}
-
     error = error_of(getattr(registered, method)(path, **options))
 
     assert ("fields" in error) == (status == 422)
@@ -98,7 +101,12 @@ def test_user_non_json_content_type_is_415(client, content_type):
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8", "Application/JSON"],
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        "Application/JSON",
+    ],
     ids=["plain", "charset", "charset-no-space", "upper-case"],
 )
 def test_json_content_types_accepted(registered, content_type):
@@ -109,7 +117,11 @@ def test_json_content_types_accepted(registered, content_type):
 
 def test_put_accepts_json_charset(client):
     response = post_raw(
-        client, "/api/users/1", {"username": "alice"}, content_type="application/json; charset=utf-8", method="put"
+        client,
+        "/api/users/1",
+        {"username": "alice"},
+        content_type="application/json; charset=utf-8",
+        method="put",
     )
 
     assert response.status_code == 201
@@ -186,6 +198,104 @@ def test_user_body_over_limit_is_413(client, app):
 
     assert response.status_code == 413
     assert client.get("/api/users/1").status_code == 404
+
+
+# 413 for chunked bodies, which carry no Content-Length. Werkzeug reads such a body only
+# when the server marks the stream as terminated, as gunicorn does, so these tests run
+# the service in gunicorn and send real chunked requests.
+
+CHUNKED_LIMIT_BYTES = 16 * 1024
+
+
+@pytest.fixture(scope="module")
+def gunicorn_port(redis_server, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("chunked")
+    redis_url = redis_server.url(3)
+    redis.Redis.from_url(redis_url).flushdb()
+    env = service_env(
+        DATABASE_URL=f"sqlite:///{directory / 'leaderboard.db'}",
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX="lbchunked",
+        RQ_QUEUE_NAME="leaderboard-chunked",
+        MAX_CONTENT_LENGTH_BYTES=CHUNKED_LIMIT_BYTES,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "leaderboard", "migrate"],
+        cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=60,
+    )
+    port = free_port()
+    web = ServiceProcess.gunicorn(port, env, directory / "web.log", workers=1)
+    try:
+        wait_for_http(port)
+        assert send(port, "PUT", "/api/users/1", b'{"username": "alice"}')[0] in (200, 201)
+        yield port
+    finally:
+        web.stop()
+
+
+def send(port, method, path, body, chunked=False):
+    """Send one JSON request to 127.0.0.1:port and return (status, parsed body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(
+            method,
+            path,
+            body=iter([body]) if chunked else body,
+            headers={"Content-Type": "application/json"},
+            encode_chunked=chunked,
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({**AWARD_BODY, "source": "s" * CHUNKED_LIMIT_BYTES}).encode(),
+        json.dumps(AWARD_BODY).encode() + b" " * CHUNKED_LIMIT_BYTES,
+    ],
+    ids=["long-string", "valid-object-then-spaces"],
+)
+def test_chunked_body_over_limit_is_413(gunicorn_port, body):
+    status, response = send(gunicorn_port, "POST", AWARD_PATH, body, chunked=True)
+
+    assert status == 413
+    assert response["error"]["code"] == "request_entity_too_large"
+
+
+def test_chunked_body_at_limit_is_accepted(gunicorn_port):
+    body = json.dumps(AWARD_BODY).encode()
+    padded = body + b" " * (CHUNKED_LIMIT_BYTES - len(body))
+
+    status, _ = send(gunicorn_port, "POST", AWARD_PATH, padded, chunked=True)
+
+    assert status == 202
+
+
+def test_sized_body_over_limit_in_gunicorn(gunicorn_port):
+    body = json.dumps({**AWARD_BODY, "source": "s" * CHUNKED_LIMIT_BYTES}).encode()
+
+    status, _ = send(gunicorn_port, "POST", AWARD_PATH, body)
+
+    assert status == 413
+
+
+# 400: JSON too deeply nested to parse
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 5000 + "]" * 5000, '{"user_id": 1, "points": 5, "source": ' + '{"a": ' * 2000 + "1" + "}" * 2001],
+    ids=["nested-arrays", "nested-objects-in-field"],
+)
+def test_deeply_nested_body_is_400(registered, repository, body):
+    response = post_raw(registered, AWARD_PATH, body)
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_request"
+    assert repository.outbox_length() == 0
 
 
 def test_error_never_500_for_award(registered):

@@ -10,10 +10,10 @@ import uuid
 import psycopg2
 import pytest
 import redis
-from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+from leaderboard.jobqueue import AwardQueue
 from tests.conftest import ADMIN_POSTGRES_URL
 from tests.http import HttpClient
 from tests.servers import REPO_ROOT, ServiceProcess, free_port, service_env, wait_for_http, wait_until
@@ -104,16 +104,12 @@ def database_rows(database_url, query):
 
 
 def wait_for_drain(redis_url, timeout=30):
+    """Wait until the outbox is empty and no award job is left: a finished job is deleted at once."""
     connection = redis.Redis.from_url(redis_url)
-    queue = Queue(QUEUE, connection=connection)
+    award_queue = AwardQueue(connection, QUEUE, [1], 60, 60)
 
     def drained():
-        return (
-            connection.llen(f"{PREFIX}:outbox") == 0
-            and queue.count == 0
-            and queue.started_job_registry.count == 0
-            and queue.scheduled_job_registry.count == 0
-        )
+        return connection.llen(f"{PREFIX}:outbox") == 0 and not award_queue.award_jobs()
 
     wait_until(drained, timeout=timeout, message="the worker to drain the queue")
 
