@@ -29,7 +29,7 @@ def read_idempotency_key(headers):
 
 
 def fingerprint(body):
-    """Hash the validated body, so a reused key can be told apart from a repeat."""
+    """Hash the validated body, which distinguishes a reused key from a repeated request."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

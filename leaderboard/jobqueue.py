@@ -45,15 +45,15 @@ class AwardQueue:
             description=f"record {len(awards)} award(s)",
             retry=Retry(max=len(self.retry_intervals), interval=self.retry_intervals),
             failure_ttl=self.failed_ttl_seconds,
-            # A finished job is deleted at once: every job key that remains holds awards
-            # that the database may not have yet.
+            # A finished job is deleted at once, so every job key that remains contains
+            # awards that the database may not have yet.
             result_ttl=0,
             timeout=self.job_timeout_seconds,
             pipeline=pipeline,
         )
 
     def award_jobs(self):
-        """Return every job of this queue that still holds awards: queued, running, retrying or failed."""
+        """Return every job of this queue that still contains awards: queued, running, retrying or failed."""
         prefix = Job.redis_job_namespace_prefix
         job_ids = []
         for key in self.connection.scan_iter(match=f"{prefix}*", count=1000):

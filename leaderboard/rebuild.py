@@ -21,10 +21,10 @@ class RebuildReport:
 
 
 def pending_awards(repository, award_queue):
-    """Return {transaction id: Award} for every award Redis holds that may not be in the database.
+    """Return {transaction id: Award} for every award in Redis that may not be in the database.
 
-    The outbox is read before the jobs: a record that moves from the outbox into a job
-    in between is seen twice (and kept once), never missed.
+    The outbox is read before the jobs. A record that moves from the outbox into a job
+    in between is then read twice (and kept once) instead of being missed.
     """
     pending = {award.transaction_id: award for award in repository.outbox_awards()}
     for job in award_queue.award_jobs():

@@ -13,8 +13,8 @@ log = logging.getLogger(__name__)
 def record_awards(awards):
     """Record a list of awards in one transaction; return the transaction ids inserted.
 
-    A transaction id (or idempotency key) that the log already holds is skipped, so a
-    job that runs twice records its awards once. Totals are added in SQL
+    An award whose transaction id (or idempotency key) is already in the log is skipped,
+    so a job that runs twice records its awards once. Totals are added in SQL
     (score = score + points) from the rows actually inserted, never read and written
     back from Python, so concurrent workers lose no update.
     """

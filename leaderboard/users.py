@@ -32,14 +32,15 @@ def save_user(repository, user_id, username):
     """Register user_id with username, or rename it. Returns (user, created).
 
     The database enforces unique usernames. Redis gets the username inside the
-    database transaction, so a Redis failure leaves no half-registered user; a failed
-    commit after that leaves Redis with a name that a repeated PUT or a rebuild corrects.
+    database transaction, so a Redis failure leaves no half-registered user. Only a
+    commit that fails after the Redis write leaves a name there that the database
+    lacks; a repeated PUT corrects it.
     """
     try:
         user, created = _save(repository, user_id, username)
     except peewee.IntegrityError:
         # A concurrent request registered the same id or took the same username between
-        # our check and our write; the second attempt sees its committed row.
+        # our check and our write. The second attempt reads its committed row.
         user, created = _save(repository, user_id, username)
     log.info("user %s %s as %r", user_id, "registered" if created else "saved", username)
     return user, created

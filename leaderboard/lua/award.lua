@@ -4,7 +4,7 @@
 -- KEYS[1] board sorted set (member: encoded user id, score: minus the total)
 -- KEYS[2] username hash bucket of this user
 -- KEYS[3] outbox list of award records waiting for the worker
--- KEYS[4] rebuild flag; while it exists each record is also appended to KEYS[5]
+-- KEYS[4] rebuild flag (while it exists, each record is also appended to KEYS[5])
 -- KEYS[5] rebuild journal list
 -- KEYS[6] idempotency key (only when the request carried one)
 -- ARGV[1] member, ARGV[2] field of the user in the bucket, ARGV[3] points,

@@ -1,5 +1,5 @@
--- Take back an award from the board exactly once, for an award that the database
--- refused (its Idempotency-Key is already in the log under another transaction).
+-- Take an award's points back from the board, once per transaction id. The job calls
+-- it for an award that the log rejected because its Idempotency-Key is already there.
 --
 -- KEYS[1] board sorted set, KEYS[2] reversal marker of this transaction
 -- ARGV[1] member, ARGV[2] points, ARGV[3] marker TTL in seconds
