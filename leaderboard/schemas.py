@@ -26,21 +26,29 @@ class StrictInteger(fields.Integer):
 
 
 class QueryInteger(fields.Integer):
-    """An integer read from a query string or a path segment: decimal digits only."""
+    """An integer read from a query string or a path segment: decimal digits only, within a range."""
 
-    default_error_messages = {"invalid": "Must be a whole number written in decimal digits, for example 10."}
+    default_error_messages = {"invalid": "Must be a whole number from {minimum} to {maximum}, in decimal digits."}
+
+    def __init__(self, minimum, maximum, **kwargs):
+        super().__init__(**kwargs)
+        self.minimum = minimum
+        self.maximum = maximum
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,20}", value):
-            raise self.make_error("invalid")
+        # The length check keeps int() away from huge digit strings, which are out of range anyway.
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,20}", value) or not (
+            self.minimum <= int(value) <= self.maximum
+        ):
+            raise self.make_error("invalid", minimum=self.minimum, maximum=self.maximum)
         return int(value)
 
 
 class Text(fields.String):
-    """A string that encodes as UTF-8, so the database drivers can store it.
+    """A string that both databases can store: valid UTF-8 without control characters.
 
-    JSON allows an unpaired surrogate escape such as "\\ud800". Python decodes it into a
-    string that sqlite3 and psycopg2 reject with UnicodeEncodeError.
+    JSON allows an unpaired surrogate escape such as "\\ud800", which sqlite3 and psycopg2
+    reject with UnicodeEncodeError, and "\\u0000", which PostgreSQL cannot store in text.
     """
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -51,32 +59,24 @@ class Text(fields.String):
             raise ValidationError(
                 "Must be valid Unicode text, without unpaired surrogate escapes such as \\ud800."
             ) from None
+        if CONTROL_CHARACTERS.search(text):
+            raise ValidationError("Must not contain control characters such as NUL, newlines or tabs.")
         return text
 
 
 class Username(Text):
     def _deserialize(self, value, attr, data, **kwargs):
         username = super()._deserialize(value, attr, data, **kwargs)
-        if CONTROL_CHARACTERS.search(username):
-            raise ValidationError("Must not contain control characters such as newlines or tabs.")
         if not username.strip():
             raise ValidationError("Must contain a character other than white space.")
         return username
 
 
-def user_id_field(**kwargs):
-    return kwargs.pop("field_class", StrictInteger)(
-        validate=validate.Range(
-            min=1,
-            max=MAX_SAFE_INTEGER,
-            error="Must be a user id from {min} to {max}.",
-        ),
-        **kwargs,
-    )
-
-
 class AwardRequestSchema(Schema):
-    user_id = user_id_field(required=True)
+    user_id = StrictInteger(
+        required=True,
+        validate=validate.Range(min=1, max=MAX_SAFE_INTEGER, error="Must be a user id from {min} to {max}."),
+    )
     points = StrictInteger(
         required=True,
         validate=validate.Range(
@@ -97,7 +97,7 @@ class AwardRequestSchema(Schema):
 
 
 class UserPathSchema(Schema):
-    user_id = user_id_field(required=True, field_class=QueryInteger)
+    user_id = QueryInteger(1, MAX_SAFE_INTEGER, required=True)
 
 
 class UserRequestSchema(Schema):
@@ -112,14 +112,8 @@ class BoardQuerySchema(Schema):
         # Unknown query parameters, such as a cache buster, are ignored rather than rejected.
         unknown = EXCLUDE
 
-    limit = QueryInteger(
-        load_default=100,
-        validate=validate.Range(min=1, max=MAX_PAGE_LIMIT, error="Must be from {min} to {max}."),
-    )
-    offset = QueryInteger(
-        load_default=0,
-        validate=validate.Range(min=0, max=MAX_SAFE_INTEGER, error="Must be {min} or more."),
-    )
+    limit = QueryInteger(1, MAX_PAGE_LIMIT, load_default=100)
+    offset = QueryInteger(0, MAX_SAFE_INTEGER, load_default=0)
 
 
 class UserSchema(Schema):

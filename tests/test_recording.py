@@ -3,6 +3,7 @@
 import pytest
 
 from leaderboard.awards import Award
+from leaderboard.database import is_sqlite
 from leaderboard.models import LeaderboardScore, PointTransaction, User
 from leaderboard.recording import record_awards
 from workers.jobs import record_award_batch
@@ -90,3 +91,16 @@ def test_expired_key_reuse_is_reversed(users, repository):
     record_award_batch([again.to_record()])
     assert repository.standing(1).score == 10
     assert score_of(1) == 10
+
+
+def test_job_isolates_unstorable_source(users, award_queue):
+    """An award queued before validation rejected NUL: PostgreSQL cannot store it, SQLite can."""
+    good = Award.new(1, 10, "a")
+    nul = Award.new(2, 5, "shop\x00")
+    recorded = record_award_batch([good.to_record(), nul.to_record()])
+    assert score_of(1) == 10
+    if is_sqlite(users):
+        assert recorded == 2
+    else:
+        assert recorded == 1
+        assert [award_queue.job_awards(job) for job in award_queue.award_jobs()] == [[nul]]

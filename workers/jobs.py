@@ -13,7 +13,10 @@ from leaderboard.snapshot import recorded_transaction_ids
 log = logging.getLogger(__name__)
 
 # Errors that belong to the data of one award rather than to the database being down.
-DATA_ERRORS = (peewee.IntegrityError, peewee.DataError)
+# ValueError covers a value the driver cannot send at all, such as a NUL character
+# for psycopg2; validation rejects those, but an award queued before that check
+# must not block its batch.
+DATA_ERRORS = (peewee.IntegrityError, peewee.DataError, ValueError)
 
 
 def record_award_batch(records):

@@ -9,6 +9,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from leaderboard.errors import InvalidRequest, UnsupportedMediaType, ValidationFailed
 
 
+def _object_without_duplicate_keys(pairs):
+    body = {}
+    for key, value in pairs:
+        if key in body:
+            raise ValueError(f"duplicate key {key!r}")
+        body[key] = value
+    return body
+
+
 class NonFiniteNumber:
     """Stands in for a NaN or Infinity token so that validation names the field."""
 
@@ -29,7 +38,9 @@ def _json_body():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         text = raw.decode("utf-8")
-        body = json.loads(text, parse_constant=NonFiniteNumber)
+        body = json.loads(
+            text, parse_constant=NonFiniteNumber, object_pairs_hook=_object_without_duplicate_keys
+        )
     except UnicodeDecodeError:
         raise InvalidRequest("The request body is not valid UTF-8; send UTF-8 encoded JSON.") from None
     except ValueError as error:
