@@ -87,6 +87,16 @@ def _failed_registry():
     return FailedJobRegistry(queue=_award_queue().queue)
 
 
+def _exception_line(exc_string):
+    """Return the exception line of a formatted traceback, or "unknown".
+
+    It is the last line that is not indented, because a message may continue on indented
+    lines, as psycopg2's connection errors do with "Is the server running on that host...?".
+    """
+    lines = [line for line in (exc_string or "").strip().splitlines() if line and not line[0].isspace()]
+    return lines[-1] if lines else "unknown"
+
+
 @failed_cli.command("list")
 def failed_list_command():
     """List each award held by a failed job, with its error and attempts."""
@@ -97,14 +107,14 @@ def failed_list_command():
     count = 0
     for job in jobs:
         result = job.latest_result()
-        error = ((result.exc_string if result else None) or "").strip().splitlines()
+        error = _exception_line(result.exc_string if result else None)
         attempts = retries - (job.retries_left or 0) + 1
         for award in award_queue.job_awards(job):
             count += 1
             click.echo(
                 f"job {job.id}: user {award.user_id} points {award.points} source {award.source!r} "
                 f"transaction {award.transaction_id} attempts {attempts} "
-                f"error {error[-1] if error else 'unknown'!r}"
+                f"error {error!r}"
             )
     click.echo(f"{count} failed award(s) in {len(jobs)} job(s)")
 

@@ -9,6 +9,7 @@ import logging
 
 import redis
 from rq import SimpleWorker
+from rq.executions import Execution
 
 from leaderboard import create_app
 from leaderboard.jobqueue import AwardQueue
@@ -29,7 +30,57 @@ class LeaderboardWorker(SimpleWorker):
     def get_heartbeat_ttl(self, job):
         # A job runs in this process without heartbeats, so its registry entry must
         # outlive its timeout; past timeout + grace, a dead worker's job is retried.
-        return int(job.timeout or self.default_worker_ttl) + self.abandoned_grace_seconds
+        return int(job.timeout or self.worker_ttl) + self.abandoned_grace_seconds
+
+    @property
+    def dequeue_timeout(self):
+        # RQ runs registry maintenance only between jobs and between blocking dequeues,
+        # which otherwise wait up to worker_ttl - 15 s (405 s by default). An idle worker
+        # wakes once per maintenance interval, so it retries an abandoned job that soon.
+        return max(1, min(super().dequeue_timeout, self.maintenance_interval))
+
+    @property
+    def connection_timeout(self):
+        # RQ derives the socket timeout from the dequeue timeout. Keep the one it derives
+        # from worker_ttl, so a Redis stall stops the worker no sooner than before.
+        return super().dequeue_timeout + 10
+
+    def execute_job(self, job, queue):
+        self._forget_dead_executions(job)
+        return super().execute_job(job, queue)
+
+    def _forget_dead_executions(self, job):
+        """Remove each execution whose hash has expired from the job's execution registry.
+
+        RQ 2.12 keeps a dead worker's execution id in that registry for 60 s after the
+        execution itself expired. Deleting a finished job (result_ttl=0) fetches every
+        listed execution, so without this a job retried as abandoned within that window
+        fails with "Execution ... not found in Redis" after its awards are committed, and
+        ends in the failed registry.
+        """
+        registry = job.execution_registry
+        dead = [
+            execution_id
+            for execution_id in registry.get_execution_ids()
+            if not self.connection.exists(Execution(execution_id, job.id, self.connection).key)
+        ]
+        if dead:
+            self.connection.zrem(registry.key, *dead)
+            log.info("job %s: removed %d expired execution(s) of dead workers before running it again", job.id, len(dead))
+
+    def unsubscribe(self):
+        """Unsubscribe from the worker's command channel, waiting at most 1 s for its thread.
+
+        RQ 2.12 calls redis-py's PubSubWorkerThread.stop(), which in redis-py 8.2 waits
+        without a timeout. Once unsubscribed, RQ's thread may sit in a wait of up to 60 s,
+        so a warm shutdown of an idle worker could hang until its process manager killed
+        it. The thread is a daemon, so the process may exit without it.
+        """
+        if self.pubsub_thread:
+            self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop(timeout=1)
+            self.pubsub.close()
 
     def work(self, *args, **kwargs):
         if self.pump is not None:
