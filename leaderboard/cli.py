@@ -74,13 +74,18 @@ def verify_command():
 
 @leaderboard_cli.command("status")
 def status_command():
-    """Print the outbox, queue and failed job counts."""
-    queue = _award_queue().queue
+    """Print where accepted awards wait: the outbox and the award jobs, by state."""
+    award_queue = _award_queue()
+    queue = award_queue.queue
     click.echo(f"outbox: {_repository().outbox_length()} award(s) waiting for the worker")
-    click.echo(f"queue {queue.name}: {queue.count} job(s) queued")
-    click.echo(f"scheduled retries: {queue.scheduled_job_registry.count}")
-    click.echo(f"running: {queue.started_job_registry.count}")
-    click.echo(f"failed: {queue.failed_job_registry.count}")
+    # cleanup=False: counting must not move jobs between registries as a side effect.
+    click.echo(f"queued jobs: {queue.count + len(queue.intermediate_queue.get_job_ids())}")
+    click.echo(f"running jobs: {queue.started_job_registry.get_job_count(cleanup=False)}")
+    click.echo(f"jobs waiting to retry: {queue.scheduled_job_registry.get_job_count(cleanup=False)}")
+    click.echo(f"failed jobs: {queue.failed_job_registry.get_job_count(cleanup=False)}")
+    jobs = award_queue.award_jobs()
+    pending = sum(len(award_queue.job_awards(job)) for job in jobs)
+    click.echo(f"awards in jobs not yet finished: {pending} in {len(jobs)} job(s)")
 
 
 def _failed_registry():
@@ -103,12 +108,11 @@ def failed_list_command():
     award_queue = _award_queue()
     registry = _failed_registry()
     jobs = [job for job in award_queue.award_jobs() if job.id in set(registry.get_job_ids())]
-    retries = len(award_queue.retry_intervals)
     count = 0
     for job in jobs:
         result = job.latest_result()
         error = _exception_line(result.exc_string if result else None)
-        attempts = retries - (job.retries_left or 0) + 1
+        attempts = (job.number_of_retries or 0) + 1
         for award in award_queue.job_awards(job):
             count += 1
             click.echo(

@@ -136,3 +136,15 @@ def test_cli_requeue_unknown_job(runner):
 def test_cli_requeue_needs_ids(runner):
     result = runner.invoke(args=["leaderboard", "failed", "requeue"])
     assert result.exit_code == 2
+
+
+def test_cli_status_counts_awards(players, repository, award_queue, runner):
+    award(players, 1, 10)
+    award(players, 2, 5)
+    award(players, 3, 1)
+    repository.claim_outbox(2, lambda pipeline, batch: award_queue.enqueue(batch, pipeline))
+    result = runner.invoke(args=["leaderboard", "status"])
+    assert result.exit_code == 0
+    assert "outbox: 1 award(s)" in result.output
+    assert "queued jobs: 1" in result.output
+    assert "awards in jobs not yet finished: 2 in 1 job(s)" in result.output

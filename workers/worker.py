@@ -5,7 +5,10 @@ takes milliseconds, far less than a fork, and a thread in the same process moves
 awards from the outbox into batch jobs.
 """
 
+import ctypes
 import logging
+import os
+import signal
 
 import redis
 from rq import SimpleWorker
@@ -115,7 +118,24 @@ def build_worker(app):
     )
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _stop_with_parent():
+    """Ask Linux to send this forked child SIGTERM when the worker process dies.
+
+    RQ forks its scheduler from the worker. Without this, a worker killed with SIGKILL
+    leaves the scheduler running, and holding the scheduler lock, with no worker.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        log.warning("cannot tie the scheduler's life to the worker on this platform")
+
+
 def main():
+    os.register_at_fork(after_in_child=_stop_with_parent)
     app = create_app()
     with app.app_context():
         worker = build_worker(app)
