@@ -34,8 +34,8 @@ class WrkResult:
 def run_wrk(url, mode, duration_seconds, threads, connections, users=10_000, rate=None):
     """Run wrk for duration_seconds and return a WrkResult.
 
-    rate, in requests per second over all threads, switches wrk from closed loop (send
-    as fast as the server answers) to a fixed send schedule.
+    rate, in requests per second over all threads, switches wrk from a closed loop (each
+    connection sends its next request when the response arrives) to a fixed send schedule.
     """
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk not found; run bench/run, which installs it, or apt-get install wrk")

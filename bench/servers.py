@@ -75,6 +75,15 @@ class RedisServer:
         client.close()
         return self
 
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def flushall(self):
+        client = redis.Redis(port=self.port)
+        client.flushall()
+        client.close()
+
     def stop(self):
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -112,6 +121,14 @@ class PostgresCluster:
 
     def url(self, database):
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def pid(self):
+        """Return the postmaster's pid, or None when the server is not running."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError):
+            return None
 
     def start(self):
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
@@ -166,6 +183,10 @@ class ServiceProcess:
     @classmethod
     def worker(cls, env, log_path):
         return cls([sys.executable, "-m", "workers.worker"], env, log_path)
+
+    @property
+    def pid(self):
+        return self.process.pid
 
     def alive(self):
         return self.process.poll() is None

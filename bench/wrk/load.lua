@@ -5,8 +5,8 @@
 --                  top:   GET /api/leaderboard?limit=100
 -- BENCH_USERS      user ids are drawn uniformly from 1..BENCH_USERS (award and rank)
 -- BENCH_THREAD_RATE  optional: requests per second per wrk thread. When set, each thread
---                  sends on a fixed schedule (one slot every 1/rate seconds) instead of as
---                  fast as the server answers; see delay() below.
+--                  sends on a fixed schedule (one slot every 1/rate seconds) instead of
+--                  sending the next request when the response arrives (see delay() below).
 --
 -- done() prints one line "BENCH_RESULT {json}" that bench/load.py parses.
 

@@ -1,0 +1,1 @@
+"""The performance benchmark of the leaderboard service; run it with bench/run."""
