@@ -12,6 +12,7 @@ import config
 from leaderboard import cli, dashboard, database, errors
 from leaderboard.api import board, users
 from leaderboard.jobqueue import AwardQueue
+from leaderboard.jsonprovider import OrjsonProvider
 from leaderboard.repository import LeaderboardRepository
 
 
@@ -25,6 +26,7 @@ def configure_logging(level):
 
 
 def create_app(overrides=None):
+    Flask.json_provider_class = OrjsonProvider
     app = Flask(__name__, instance_relative_config=False)
 
     # Settings: the environment, then the caller's overrides (tests).

@@ -112,7 +112,9 @@ def failed_list_command():
     for job in jobs:
         result = job.latest_result()
         error = _exception_line(result.exc_string if result else None)
-        attempts = (job.number_of_retries or 0) + 1
+        # The job's own retry policy, not this process's setting: the two may differ.
+        # NOTE: a job that failed again after a requeue shows only its first round.
+        attempts = len(job.retry_intervals or []) - (job.retries_left or 0) + 1
         for award in award_queue.job_awards(job):
             count += 1
             click.echo(
