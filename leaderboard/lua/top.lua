@@ -5,7 +5,8 @@
 -- ARGV[4] users per bucket
 --
 -- Returns {members on the board, rank of the first entry, then for each entry:
--- user id, total, username}. Totals and ids are decimal strings.
+-- user id, stored score, username}. The stored score is minus the total, as Redis
+-- prints it; the caller parses it, which costs less there than formatting it here.
 -- NOTE: the bucket keys are derived here, not passed in KEYS, so this script
 -- runs on a single Redis server but not on Redis Cluster.
 
@@ -29,8 +30,9 @@ for i = 1, #page, 2 do
   local bucket = string.format("%.0f", math.floor(user_id / bucket_size))
   local field = string.format("%.0f", user_id % bucket_size)
   local username = redis.call("HGET", ARGV[3] .. bucket, field) or ""
-  table.insert(result, string.format("%.0f", user_id))
-  table.insert(result, string.format("%.0f", -tonumber(page[i + 1])))
+  -- An integer reply is exact: user ids stay below 2^53.
+  table.insert(result, user_id)
+  table.insert(result, page[i + 1])
   table.insert(result, username)
 end
 return result
