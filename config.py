@@ -68,7 +68,7 @@ def settings_from_env(environ=None):
         # Maximum awards that one background job records in one database transaction.
         "AWARD_BATCH_SIZE": _int(environ, "AWARD_BATCH_SIZE", 500),
         # How often the worker moves accepted awards from the outbox into RQ jobs.
-        "OUTBOX_POLL_INTERVAL_SECONDS": _float(environ, "OUTBOX_POLL_INTERVAL_SECONDS", 0.05),
+        "OUTBOX_POLL_INTERVAL_SECONDS": _float(environ, "OUTBOX_POLL_INTERVAL_SECONDS", 0.1),
         "IDEMPOTENCY_TTL_SECONDS": _int(environ, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
         # Largest request body in bytes; a larger one gets 413.
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_CONTENT_LENGTH_BYTES", 16 * 1024),
