@@ -7,8 +7,8 @@ from flask.json.provider import DefaultJSONProvider
 class OrjsonProvider(DefaultJSONProvider):
     """Encode with orjson, several times faster than the json module on the board's pages.
 
-    orjson rejects integers beyond 64 bits, which the service never returns; such a
-    value (the test client encodes request bodies with this provider too) falls back to
+    orjson rejects integers beyond 64 bits. The service never returns one, but the test
+    client encodes request bodies with this provider too, so such a value falls back to
     the json module. Decoding stays with the json module: request bodies are parsed in
     leaderboard.api.requests, which needs its NaN and duplicate-key hooks.
     """

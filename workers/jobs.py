@@ -23,9 +23,9 @@ DATA_ERRORS = (peewee.IntegrityError, peewee.DataError, ValueError)
 def record_award_batch(records):
     """Record a batch of award records in the database in one transaction; return how many were new.
 
-    If the batch fails on the data of some award, the awards are recorded one by one and
-    each one that still fails gets a job of its own, which retries and then lands in the
-    failed registry alone; the rest of the batch is recorded now.
+    If the batch fails on the data of some award, the awards are recorded one by one.
+    Each one that still fails gets a job of its own, which retries and then lands in the
+    failed registry alone, while the rest of the batch is recorded now.
     """
     awards = [Award.from_record(record) for record in records]
     moved_out = set()

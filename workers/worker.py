@@ -32,7 +32,7 @@ class LeaderboardWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job):
         # A job runs in this process without heartbeats, so its registry entry must
-        # outlive its timeout; past timeout + grace, a dead worker's job is retried.
+        # outlive its timeout. Past timeout + grace, a dead worker's job is retried.
         return int(job.timeout or self.worker_ttl) + self.abandoned_grace_seconds
 
     @property
