@@ -67,3 +67,20 @@ def test_rediss_relaxed_only_when_url_says(tmp_path):
     app = create_app({"REDIS_URL": url, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     kwargs = app.extensions["redis"].connection_pool.connection_kwargs
     assert kwargs["ssl_cert_reqs"] in ("none", ssl.CERT_NONE)
+
+
+def test_database_down_gives_fast_503(redis_url):
+    """Nothing listens on the port, as when PostgreSQL is stopped: user calls fail fast with 503."""
+    import time
+
+    from tests.servers import free_port
+
+    app = create_app({"REDIS_URL": redis_url, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/none"})
+    client = app.test_client()
+    started = time.monotonic()
+    response = client.put("/api/users/1", json={"username": "ann"})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert elapsed < 2
+    assert client.get("/api/users/1").status_code == 503
