@@ -8,8 +8,9 @@ from leaderboard.awards import MAX_SAFE_INTEGER
 
 MAX_ABS_POINTS = 1_000_000_000
 MAX_PAGE_LIMIT = 1000
-# The C0 controls, DEL and the C1 controls (U+0080 to U+009F, NEL among them).
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The C0 controls, DEL, the C1 controls (U+0080 to U+009F, NEL among them) and the
+# Unicode line and paragraph separators, which break lines like a newline does.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class StrictInteger(fields.Integer):

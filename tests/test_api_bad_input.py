@@ -77,6 +77,7 @@ CASES = [
     case("award-source-unpaired-surrogate", "post", AWARD, 422, "source", award_body(source="shop\ud800")),
     case("award-source-nul", "post", AWARD, 422, "source", award_body(source="shop\u0000")),
     case("award-source-newline", "post", AWARD, 422, "source", award_body(source="shop\nfront")),
+    case("award-source-line-separator", "post", AWARD, 422, "source", award_body(source="shop\u2028front")),
     case("award-duplicate-key", "post", AWARD, 400, body='{"user_id": 1, "points": 5, "points": 6, "source": "s"}'),
     case("award-unknown-field", "post", AWARD, 422, "bonus", award_body(bonus=1)),
     case("award-unknown-field-idempotency-key", "post", AWARD, 422, "idempotency_key",
