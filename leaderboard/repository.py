@@ -94,9 +94,6 @@ class LeaderboardRepository:
     def idempotency_key(self, key):
         return self.key("idempotency", key)
 
-    def ping(self):
-        return self.redis.ping()
-
     # Users
 
     def set_username(self, user_id, username):
@@ -108,9 +105,6 @@ class LeaderboardRepository:
             for user_id, username in usernames:
                 pipe.hset(self.names_key(user_id), self.names_field(user_id), username)
             pipe.execute()
-
-    def is_registered(self, user_id):
-        return bool(self.redis.hexists(self.names_key(user_id), self.names_field(user_id)))
 
     # Awards
 

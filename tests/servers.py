@@ -1,7 +1,7 @@
 """Start and stop private Redis and PostgreSQL servers, and the service's own processes, for tests.
 
 Every server here runs on 127.0.0.1 on a free port, in a temporary directory, and is
-stopped by the test that started it; the machine's shared services are never touched.
+stopped by the test that started it. The machine's shared services are never touched.
 """
 
 import contextlib

@@ -37,7 +37,7 @@ def record_award_batch(records):
                 raise
             log.warning("batch of %d awards failed (%s); recording them one by one", len(awards), error)
             inserted, moved_out = _record_one_by_one(awards)
-        _reverse_refused([award for award in awards if award.transaction_id not in moved_out], inserted)
+        _reverse_rejected([award for award in awards if award.transaction_id not in moved_out], inserted)
     return len(inserted)
 
 
@@ -79,7 +79,7 @@ def _record_one_by_one(awards):
     return inserted, {award.transaction_id for award in failed}
 
 
-def _reverse_refused(awards, inserted):
+def _reverse_rejected(awards, inserted):
     """Take back from Redis each award whose Idempotency-Key the log already holds.
 
     That happens when a key is reused after Redis forgot it (IDEMPOTENCY_TTL_SECONDS):
