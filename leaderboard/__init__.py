@@ -26,8 +26,8 @@ def configure_logging(level):
 
 
 def create_app(overrides=None):
-    Flask.json_provider_class = OrjsonProvider
     app = Flask(__name__, instance_relative_config=False)
+    app.json = OrjsonProvider(app)
 
     # Settings: the environment, then the caller's overrides (tests).
     app.config.update(config.settings_from_env())
